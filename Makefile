@@ -1,0 +1,75 @@
+# The FSGS semantics lab. 'make' builds the patched kernel and shows the
+# demo; 'make check' runs the whole matrix. Knobs: see README.md.
+KERNEL        ?= patched
+CONFIGS       ?= fsgsbase nofsgsbase nocpu
+TIMEOUT       ?= 900
+SUITE_TIMEOUT ?= 600
+ACCEL         ?= tcg
+SMP           ?= 2
+MEM           ?= 1G
+ONLY          ?=
+V             ?= 0
+JOBS          ?= $(shell nproc)
+BASE_PIN      ?= 6.12.117-1~deb12u1
+SERIES_VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo none)-s$(shell cat patches/series patches/*.patch 2>/dev/null | sha1sum | cut -c1-8)
+export KERNEL CONFIGS TIMEOUT SUITE_TIMEOUT ACCEL SMP MEM ONLY V JOBS BASE_PIN SERIES_VERSION
+
+LAB := lab
+
+.PHONY: all demo check shell deps source kernel headers tests initramfs \
+	tree export export-check lint clean help
+
+all: demo
+
+demo: deps source kernel tests initramfs
+	@$(LAB)/run.py demo
+
+check: deps source kernel tests initramfs
+	@$(LAB)/run.py check
+
+shell: deps source kernel tests
+	@ALL=1 $(LAB)/initramfs.sh
+	@$(LAB)/run.py shell
+
+deps:
+	@$(LAB)/deps.sh
+
+# The kernel under test ($(KERNEL)); the test binaries always come from the
+# patched tree and its headers, so base and patched run the same binaries.
+source:
+	@KERNEL=patched $(LAB)/source.sh
+ifeq ($(KERNEL),base)
+	@KERNEL=base $(LAB)/source.sh
+endif
+
+kernel:
+ifeq ($(KERNEL),base)
+	@KERNEL=patched HEADERS_ONLY=1 $(LAB)/build-kernel.sh
+endif
+	@$(LAB)/build-kernel.sh
+
+tests:
+	@$(LAB)/build-tests.sh
+
+initramfs:
+	@$(LAB)/initramfs.sh
+
+# Developer loop on the series (see README).
+tree: deps
+	@$(LAB)/source.sh tree
+
+export:
+	@$(LAB)/export.sh export
+
+export-check:
+	@$(LAB)/export.sh check
+
+lint:
+	shellcheck lab/*.sh lab/init lab/ktap-run .ci/run
+	python3 -m py_compile lab/run.py
+
+clean:
+	rm -rf build/obj build/tests build/initramfs-root build/initramfs.cpio build/results build/log
+
+help:
+	@sed -n '/^## Knobs/,/^## [^K]/p' README.md
