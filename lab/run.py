@@ -34,6 +34,7 @@ CONFIGS = {
 OOPS = re.compile(r"Kernel panic|BUG: |Oops|general protection fault|"
                   r"WARNING: |Call Trace:|kernel BUG|unable to handle")
 PRINTK = re.compile(r"^\[\s*\d+\.\d+\] ")
+ANSI = re.compile(r"\x1b\[[0-9;?]*[a-zA-Z]|\x1bc|\r")
 RESULT = re.compile(r"^(not ok|ok) (\d+) ?-? ?([^#]*?)\s*(?:#\s*(.*))?$")
 
 
@@ -117,17 +118,20 @@ def boot(kernel, config, mode, outdir, suites=()):
     log = open(os.path.join(outdir, "serial.log"), "w")
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    show = mode == "demo" or ENV("V") == "1"
+    in_demo = [False]
 
     def reader():
         for raw in proc.stdout:
-            text = raw.decode("utf-8", "replace").rstrip("\r\n").replace("\r", "")
+            text = ANSI.sub("", raw.decode("utf-8", "replace").rstrip("\r\n"))
             lines.append((time.time() - t0, text))
             log.write(text + "\n")
             log.flush()
-            if show and (mode != "demo" or not text.startswith("@@")):
-                if mode != "demo" or not PRINTK.match(text):
-                    print("    " + text, flush=True)
+            if text.startswith("@@LAB-BEGIN demo"):
+                in_demo[0] = True
+            elif text.startswith("@@LAB-END demo"):
+                in_demo[0] = False
+            elif ENV("V") == "1" or (in_demo[0] and not PRINTK.match(text)):
+                print("    " + text, flush=True)
             m = re.match(r"@@LAB-BEGIN (\S+)", text)
             if m and m.group(1) in helpers:
                 env = dict(os.environ, LAB_PORT=str(port), LAB_CONFIG=config,
@@ -282,6 +286,7 @@ def collect(kernel, config, suites, lines, timed_out, outdir):
             os.path.relpath(os.path.join(outdir, "serial.log"), TOP)))
         for _, text in lines[-30:]:
             print("    | " + text)
+        print()
     if oops_at is not None:
         say("error: %s/%s: kernel oops/panic/warning:" % (kernel, config))
         for _, text in lines[oops_at:oops_at + 40]:
@@ -372,6 +377,7 @@ def main():
             if timed_out or not done or oops:
                 for _, text in lines[-30:]:
                     print("    | " + text)
+                print()
                 sys.exit("lab: error: demo did not complete (%s)" % (
                     "boot timeout" if timed_out else "kernel oops/panic" if oops
                     else "crash or truncated log"))
