@@ -148,16 +148,24 @@ static unsigned long *marker_page(unsigned long addr, int flags, unsigned long v
 	return p;
 }
 
+/* set_thread_area has no 64-bit entry: use the ia32 one (int $0x80, nr 243)
+ * with the descriptor in 32-bit addressable memory. */
 static int set_tls(int *entry, unsigned long base)
 {
-	struct user_desc d = {
+	static struct user_desc *d;
+	long r = 243;
+
+	if (!d)
+		d = (void *)marker_page(0, MAP_32BIT, 0);
+	*d = (struct user_desc){
 		.entry_number = *entry, .base_addr = base, .limit = 0xfffff,
 		.seg_32bit = 1, .limit_in_pages = 1, .useable = 1,
 	};
-	int r = syscall(SYS_set_thread_area, &d);
-
-	*entry = d.entry_number;
-	return r;
+	asm volatile("int $0x80" : "+a"(r), "+m"(*d) : "b"(d) : "r8", "r9", "r10", "r11");
+	*entry = d->entry_number;
+	if (r)
+		errno = -r;
+	return r ? -1 : 0;
 }
 
 static int exec_check(void)
