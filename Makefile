@@ -16,7 +16,7 @@ export KERNEL CONFIGS TIMEOUT SUITE_TIMEOUT ACCEL SMP MEM ONLY V JOBS BASE_PIN S
 
 LAB := lab
 
-.PHONY: all demo check shell deps source kernel headers tests initramfs \
+.PHONY: all demo check bench shell deps source kernel headers tests initramfs \
 	tree export export-check lint clean help
 
 all: demo
@@ -26,6 +26,13 @@ demo: deps source kernel tests initramfs
 
 check: deps source kernel tests initramfs
 	@$(LAB)/run.py check
+
+# Benchmarks (bench/, README "Benchmarks"): both kernels, three boots and the
+# host in one run; writes build/results/bench.{json,png,md} and the README table.
+bench: deps
+	@$(MAKE) --no-print-directory KERNEL=patched source kernel tests initramfs
+	@$(MAKE) --no-print-directory KERNEL=base source kernel
+	@KERNEL=patched bench/run.py
 
 shell: deps source kernel tests
 	@ALL=1 $(LAB)/initramfs.sh
@@ -66,7 +73,7 @@ export-check:
 
 lint:
 	shellcheck lab/*.sh lab/init lab/ktap-run .ci/run
-	python3 -m py_compile lab/run.py
+	python3 -m py_compile lab/run.py bench/run.py bench/report.py
 
 clean:
 	rm -rf build/obj build/tests build/initramfs-root build/initramfs.cpio build/results build/log

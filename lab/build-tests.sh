@@ -23,3 +23,5 @@ step "building x86 selftests (static) from build/linux" x86
 grep -E 'error:' "$LAST_LOG" | sed 's/^/lab:   not built: /' | head -5 || true
 step "building tests/ programs" make -C "$TOP/tests" OUT="$OUT" KHDR="$KHDR" CC="$CC" ||
 	die "building tests/ failed"
+step "building bench/ programs" make -C "$TOP/bench" OUT="$OUT" LINUX="$BUILD/linux" KHDR="$KHDR" CC="$CC" ||
+	die "building bench/ failed"
