@@ -232,7 +232,7 @@ def host_run(figs):
         f.write("\n".join(block) + "\n")
     say("host done in %ds" % (time.time() - t0))
     acc = "native (host kernel%s)" % (", itself a virtual machine" if hyper else "")
-    return {"id": rid, "where": "host", "kernel": "host " + platform.release(),
+    return {"id": rid, "where": "host", "kernel": "host",
             "config": "host", "accelerator": acc, "status": "ok" if p.returncode == 0 else "failed",
             "reason": "" if p.returncode == 0 else "fsgs_bench exit %d" % p.returncode}, block
 
@@ -320,8 +320,7 @@ def main():
             figures[fig]["measurements"].append(dict(
                 m, run=rec["id"], accelerator=rec["accelerator"],
                 cpu_model=rec.get("cpu_model", "?"),
-                kernel="%s (%s)" % (rec["kernel"], rec.get("kernel_release", "?"))
-                if rec["where"] == "guest" else rec["kernel"],
+                kernel="%s (%s)" % (rec["kernel"], rec.get("kernel_release", "?")),
                 config=rec["config"]))
         for s in skips:
             figures[s.pop("fig")]["skipped"].append(dict(s, run=rec["id"]))
