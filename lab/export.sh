@@ -14,7 +14,7 @@ L=$BUILD/linux
 [ -n "$(git -C "$L" tag -l base 2>/dev/null)" ] ||
 	die "build/linux is not a developer tree (no tag 'base'): run 'make tree' first"
 g() { git -C "$L" -c core.abbrev=12 -c diff.noprefix=false -c diff.mnemonicPrefix=false \
-	-c diff.renames=true -c format.signature= -c format.headers= "$@"; }
+	-c diff.renames=true -c format.signature= "$@"; }
 
 # fmt DIR: export base..HEAD into DIR as <slug>.patch + series.
 fmt() {
