@@ -44,7 +44,8 @@ step() {
 # Base kernel version actually installed, printed by every run.
 base_version() { dpkg-query -W -f='${Version}' "$BASE_PKG" 2>/dev/null; }
 
-# Hash of the series: stamps the unpacked trees and names the series version.
+# Hash of the series (patches/series and the patch files): stamps the
+# unpacked tree; the Makefile's SERIES_VERSION ends with it too.
 series_hash() {
-	(cd "$TOP" && cat patches/series patches/*.patch 2>/dev/null) | sha1sum | cut -c1-12
+	(cd "$TOP" && cat patches/series patches/*.patch 2>/dev/null) | sha1sum | cut -c1-8
 }

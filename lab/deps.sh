@@ -37,4 +37,3 @@ if [ "$have" != "$BASE_PIN" ]; then
 	fi
 fi
 [ -f "$BASE_TARBALL" ] || die "base kernel not available: $BASE_TARBALL missing"
-echo "lab: base $BASE_PKG $(base_version)"

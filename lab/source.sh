@@ -7,7 +7,7 @@
 set -eu
 . "$(dirname "$0")/common.sh"
 
-echo "lab: base $BASE_PKG $(base_version) (pinned $BASE_PIN), series $(series_hash)"
+echo "lab: base $BASE_PKG $(base_version) (pinned $BASE_PIN), series ${SERIES_VERSION:-$(series_hash)}"
 [ "$(base_version)" = "$BASE_PIN" ] ||
 	warn "BASE IS $BASE_PKG $(base_version), NOT THE PINNED $BASE_PIN"
 
