@@ -56,7 +56,10 @@ export)
 	;;
 check)
 	bad=0
-	dirty=$(git -C "$L" --no-optional-locks status --porcelain --ignored --untracked-files=all)
+	# Debian's .gitignore ignores '/*', so new files show only as ignored;
+	# hidden files (tool caches such as .checkpatch-camelcase.*) are left out.
+	dirty=$(git -C "$L" --no-optional-locks status --porcelain --ignored --untracked-files=all |
+		grep -v -E '^.. (.*/)?\.[^/]*$' || true)
 	if [ -n "$dirty" ]; then
 		echo "lab: build/linux has uncommitted changes:"
 		echo "$dirty" | sed 's/^/    /' | head -20
