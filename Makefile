@@ -14,7 +14,7 @@ BASE_PIN      ?= 6.12.117-1~deb12u1
 # Series version: project commit, hash of patches/, and the developer
 # tree's position on 'base' when there is one (the demo prints it).
 ifndef SERIES_VERSION
-DEVTREE := $(shell git --no-optional-locks -C build/linux describe --tags --match base --always 2>/dev/null)
+DEVTREE := $(if $(wildcard build/linux/.git),$(shell git --no-optional-locks -C build/linux describe --tags --match base --always 2>/dev/null))
 SERIES_VERSION := $(shell git describe --always --dirty 2>/dev/null || echo none)-series-$(shell cat patches/series patches/*.patch 2>/dev/null | sha1sum | cut -c1-8)$(if $(DEVTREE),-tree-$(DEVTREE))
 endif
 export KERNEL CONFIGS TIMEOUT SUITE_TIMEOUT ACCEL SMP MEM ONLY V JOBS BASE_PIN SERIES_VERSION

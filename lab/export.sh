@@ -11,8 +11,9 @@ set -eu
 . "$(dirname "$0")/common.sh"
 
 L=$BUILD/linux
-[ -n "$(git -C "$L" tag -l base 2>/dev/null)" ] ||
+if [ ! -e "$L/.git" ] || [ -z "$(git -C "$L" tag -l base)" ]; then
 	die "build/linux is not a developer tree (no tag 'base'): run 'make tree' first"
+fi
 g() { git -C "$L" -c core.abbrev=12 -c diff.noprefix=false -c diff.mnemonicPrefix=false \
 	-c diff.renames=true -c format.signature= "$@"; }
 

@@ -60,7 +60,7 @@ base)
 	fi
 	;;
 patched)
-	if [ -n "$(git -C "$BUILD/linux" tag -l base 2>/dev/null)" ]; then
+	if [ -e "$BUILD/linux/.git" ] && [ -n "$(git -C "$BUILD/linux" tag -l base)" ]; then
 		echo "lab: build/linux is a developer tree: using it as it is ($(git -C "$BUILD/linux" rev-list --count base..HEAD) commit(s) on base)"
 		exit 0
 	fi
@@ -76,7 +76,7 @@ patched)
 tree)
 	# 'make tree': build/linux as a git repo, base commit tagged 'base',
 	# one commit per patch on top.
-	if [ -n "$(git -C "$BUILD/linux" tag -l base 2>/dev/null)" ]; then
+	if [ -e "$BUILD/linux/.git" ] && [ -n "$(git -C "$BUILD/linux" tag -l base)" ]; then
 		echo "lab: build/linux is already a developer tree (tag 'base'); nothing to do"
 		exit 0
 	fi
