@@ -6,18 +6,9 @@
 # shellcheck disable=SC3045 # busybox ash: ulimit -c
 CRASH=${1:-fsgs_crash}
 NOTES=${2:-fsgs_corenotes}
-W=/tmp/clients-coredump
-R=$W/results
-rm -rf "$W"
-mkdir -p "$W"
-: >"$R"
+suite_init clients-coredump
 echo "$W/core.%p" >/proc/sys/kernel/core_pattern
 ulimit -c unlimited
-
-t() { # t OK|FAIL NAME [DIAGNOSTIC]: a test line with a stable name
-	if [ "$1" = OK ]; then echo "ok - $2" >>"$R"; else echo "not ok - $2" >>"$R"; fi
-	[ -z "${3:-}" ] || echo "# $3" >>"$R"
-}
 
 hc=0
 if hc_open clients-coredump; then hc=1; t OK "host channel"; else t FAIL "host channel" "no answer on $HC_TTY"; fi

@@ -5,16 +5,7 @@
 # its GS intact). A second run adds a thread with real GDT TLS selectors.
 # Prints KTAP. tests/Makefile prepends hostchan.sh (unused here).
 TARGET=${1:-fsgs_criu_target}
-W=/tmp/clients-criu
-R=$W/results
-rm -rf "$W"
-mkdir -p "$W"
-: >"$R"
-
-t() { # t OK|FAIL NAME [DIAGNOSTIC]: a test line with a stable name
-	if [ "$1" = OK ]; then echo "ok - $2" >>"$R"; else echo "not ok - $2" >>"$R"; fi
-	[ -z "${3:-}" ] || echo "# $3" >>"$R"
-}
+suite_init clients-criu
 
 # wait_for FILE SECONDS
 wait_for() {

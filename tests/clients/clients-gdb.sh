@@ -4,16 +4,7 @@
 # after each resume against the contract; this script numbers those KTAP
 # lines and checks gdbserver's end. tests/Makefile prepends hostchan.sh.
 TARGET=${1:-fsgs_gdb_target}
-W=/tmp/clients-gdb
-R=$W/results
-rm -rf "$W"
-mkdir -p "$W"
-: >"$R"
-
-t() { # t OK|FAIL NAME [DIAGNOSTIC]: a test line with a stable name
-	if [ "$1" = OK ]; then echo "ok - $2" >>"$R"; else echo "not ok - $2" >>"$R"; fi
-	[ -z "${3:-}" ] || echo "# $3" >>"$R"
-}
+suite_init clients-gdb
 
 if hc_open clients-gdb; then
 	t OK "host channel"
