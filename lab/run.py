@@ -42,6 +42,12 @@ def say(msg):
     print("lab: " + msg, flush=True)
 
 
+def kimage(kernel):
+    """The bzImage under test: KIMAGE if set (a kernel built elsewhere,
+    e.g. a work-in-progress tree), else build/obj/<kernel>'s."""
+    return ENV("KIMAGE") or os.path.join(BUILD, "obj", kernel, "arch/x86/boot/bzImage")
+
+
 def qemu_args(kernel, config, mode, extra_serial_port=None):
     """Every QEMU argument of a boot, in one place."""
     cpu, cmdline_extra = CONFIGS[config]
@@ -58,7 +64,7 @@ def qemu_args(kernel, config, mode, extra_serial_port=None):
     args = ["qemu-system-x86_64", "-accel", accel, "-cpu", cpu,
             "-smp", ENV("SMP", "2"), "-m", ENV("MEM", "1G"),
             "-nographic", "-no-reboot", "-nodefaults", "-serial", "mon:stdio",
-            "-kernel", os.path.join(obj, "arch/x86/boot/bzImage"),
+            "-kernel", kimage(kernel),
             "-initrd", os.path.join(BUILD, "initramfs.cpio"),
             "-append", " ".join(cmdline)]
     if accel == "kvm" and cpu == "max":
@@ -348,7 +354,7 @@ def main():
             sys.exit("lab: error: unknown config '%s' (known: %s)" % (c, " ".join(CONFIGS)))
     if not shutil.which("qemu-system-x86_64"):
         sys.exit("lab: error: QEMU missing: qemu-system-x86_64 not found (run 'make deps')")
-    bz = os.path.join(BUILD, "obj", kernel, "arch/x86/boot/bzImage")
+    bz = kimage(kernel)
     if not os.path.exists(bz):
         sys.exit("lab: error: no kernel image %s (run 'make')" % os.path.relpath(bz, TOP))
 
