@@ -48,7 +48,7 @@ def kimage(kernel):
     return ENV("KIMAGE") or os.path.join(BUILD, "obj", kernel, "arch/x86/boot/bzImage")
 
 
-def qemu_args(kernel, config, mode, extra_serial_port=None):
+def qemu_args(kernel, config, mode, extra_serial_port=None, qmp=None):
     """Every QEMU argument of a boot, in one place."""
     cpu, cmdline_extra = CONFIGS[config]
     obj = os.path.join(BUILD, "obj", kernel)
@@ -74,6 +74,9 @@ def qemu_args(kernel, config, mode, extra_serial_port=None):
     if extra_serial_port:
         args += ["-serial",
                  "tcp:127.0.0.1:%d,server=on,wait=off" % extra_serial_port]
+    if qmp:
+        # QMP for host helpers (e.g. inject-nmi); never waits for a client.
+        args += ["-qmp", "unix:%s,server=on,wait=off" % qmp]
     return args
 
 
@@ -111,11 +114,12 @@ def host_helper(name):
 
 def boot(kernel, config, mode, outdir, suites=()):
     """One boot. Returns (lines [(t, text)], timed_out, helpers)."""
-    port = None
+    port = qmp = None
     helpers = {s[0]: host_helper(s[0]) for s in suites if host_helper(s[0])}
     if helpers:
         port = free_port()
-    args = qemu_args(kernel, config, mode, port)
+        qmp = os.path.join(outdir, "qmp.sock")
+    args = qemu_args(kernel, config, mode, port, qmp)
     if ENV("V") == "1":
         say("qemu: " + " ".join(args))
     timeout = float(ENV("TIMEOUT", "900"))
@@ -140,7 +144,7 @@ def boot(kernel, config, mode, outdir, suites=()):
                 print("    " + text, flush=True)
             m = re.match(r"@@LAB-BEGIN (\S+)", text)
             if m and m.group(1) in helpers:
-                env = dict(os.environ, LAB_PORT=str(port), LAB_CONFIG=config,
+                env = dict(os.environ, LAB_PORT=str(port), LAB_QMP=qmp, LAB_CONFIG=config,
                            LAB_KERNEL=kernel, LAB_RESULTS=outdir,
                            LAB_VMLINUX=os.path.join(BUILD, "obj", kernel, "vmlinux"))
                 out = open(os.path.join(outdir, m.group(1) + ".host.ktap"), "w")
