@@ -31,6 +31,18 @@ LABEL = {
     "shared_atomic": "(a) shared atomic", "sched_getcpu_atomic": "(b) sched_getcpu",
     "rseq_addv": "(c) rseq_addv", "gs_slot": "(d) GS-based slot",
 }
+# Figure 5: methods (rows) and patterns.
+METHOD5 = {
+    "gs_percpu": "per-CPU GS base: `incq %gs:(reg)` / `incq %gs:0`",
+    "gs_thread_standin": "per-thread GS base, host stand-in (not per-CPU): "
+                         "`incq %gs:(reg)` / `incq %gs:0`",
+    "rseq_add": "rseq: cpu_id check + `addq` commit (as `rseq_addv`)",
+    "getcpu_atomic": "`sched_getcpu()` + `lock add` on that CPU's slot",
+    "shared_atomic": "one shared `lock add`",
+    "plain_thread": "control: plain `incq (reg)`, per-thread slot (not per-CPU)",
+}
+PATTERN5 = {"spread8": "spread over 8 counters (8 cache lines)",
+            "one": "a tight loop on one counter"}
 
 
 def meas(res, fig, run, metric):
@@ -88,7 +100,7 @@ def chart(res, png):
     tmp = tempfile.mkdtemp(prefix="bench-plot-")
     guest = [r for r in res["runs"] if r["where"] == "guest" and r["status"] == "ok"]
     host = [r for r in res["runs"] if r["where"] == "host"]
-    cmds = ["set terminal pngcairo size 1500,2300 font 'DejaVu Sans,12' noenhanced",
+    cmds = ["set terminal pngcairo size 1500,2900 font 'DejaVu Sans,12' noenhanced",
             "set output %s" % gq(png),
             "set datafile missing 'NaN'",
             "set style data histogram",
@@ -100,7 +112,7 @@ def chart(res, png):
             "set offsets 0, 0, graph 0.3, 0",
             "set lmargin 12", "set bmargin 6",
             "set bars 0.5",
-            "set multiplot layout 4,1 title %s" % gq(
+            "set multiplot layout 5,1 title %s" % gq(
                 "fsgs_bench, %s.  Bars: median; whiskers: p25-p75.\n"
                 "TCG = QEMU emulation: EMULATOR timings, not hardware costs.\n"
                 "Guest: %s.  Host: %s, kernel %s%s." % (
@@ -181,6 +193,21 @@ def chart(res, png):
                   [(r, "%s, %s threads" % (SHORT[r], threads.get(r, "?"))) for r in runs4],
                   "4. Per-CPU counter, one increment while all threads run (log scale; sums verified)",
                   "ns per increment (log)", True, os.path.join(tmp, "f4.dat"))
+    # 5: per-CPU increment against rseq, every run that has it.
+    runs5 = runs_with(res, "5", [PF, KVMRUN, HOST])
+    m5 = res["figures"]["5"]["measurements"]
+    threads = sorted({int(m["threads"]) for m in m5})
+    methods = [x for x in METHOD5 if any(m["method"] == x for m in m5)]
+    pairs = [(r, x) for r in runs5 for x in methods
+             if any(m["run"] == r and m["method"] == x for m in m5)]
+    clusters = [("%s\n%d thread%s" % (pat, n, "s" if n > 1 else ""),
+                 ["%s-%s-t%d" % (x, pat, n) for _, x in pairs])
+                for pat in PATTERN5 for n in threads]
+    cmds.append("set key below horizontal maxcols 5")  # the bars reach the top here
+    cmds += panel(res, "5", clusters, [(r, "%s: %s" % (SHORT[r], x)) for r, x in pairs],
+                  "5. Per-CPU increment: GS-based against rseq, CPU time per increment (log "
+                  "scale; sums verified; host gs = per-thread stand-in, not per-CPU)",
+                  "ns per increment (log)", True, os.path.join(tmp, "f5.dat"))
     cmds.append("unset multiplot")
     script = os.path.join(tmp, "bench.gp")
     with open(script, "w") as f:
@@ -203,6 +230,7 @@ def table(res):
         out.append("| %s | %s | %s | %s |" % (
             SHORT.get(r["id"], r["id"]), r["accelerator"], r.get("cpu_model", "-"),
             (r["kernel"] + " " + r.get("kernel_release", "")).strip()
+            + (" (image %s)" % r["image"] if r.get("image") else "")
             + ("" if r["status"] == "ok" else " (%s: %s)" % (r["status"], r["reason"]))))
     for fig in ("1", "2", "3", "4"):
         f = res["figures"][fig]
@@ -235,9 +263,46 @@ def table(res):
         if skipped:
             out.append("")
             out.append("Skipped: " + "; ".join(sorted(set(skipped))) + ".")
+    out += table5(res)
     if res["problems"]:
         out += ["", "Problems: " + "; ".join(res["problems"])]
     return "\n".join(out) + "\n"
+
+
+def table5(res):
+    """Figure 5: per run and pattern, methods x thread counts, ratio to rseq."""
+    f = res["figures"]["5"]
+    out = ["", "**5. %s** (%s: CPU time per increment, all threads; (xR) = median / "
+           "rseq's median in the same run, pattern and thread count, < 1 beats rseq)"
+           % (f["title"], f["unit"])]
+    for run in [r["id"] for r in res["runs"]]:
+        ms = [m for m in f["measurements"] if m["run"] == run]
+        if not ms:
+            continue
+        threads = sorted({int(m["threads"]) for m in ms})
+        for pat, what in PATTERN5.items():
+            out += ["", "%s, %s:" % (SHORT.get(run, run), what), "",
+                    "| | " + " | ".join("%d thread%s" % (n, "s" if n > 1 else "")
+                                        for n in threads) + " |",
+                    "|---" * (len(threads) + 1) + "|"]
+            for method in METHOD5:
+                cells = []
+                for n in threads:
+                    m = meas(res, "5", run, "%s-%s-t%d" % (method, pat, n))
+                    rs = meas(res, "5", run, "rseq_add-%s-t%d" % (pat, n))
+                    cells.append("-" if not m else "%s [%s-%s]%s" % (
+                        fmt(m["median"]), fmt(m["p25"]), fmt(m["p75"]),
+                        " (x%.2f)" % (m["median"] / rs["median"]) if rs and method != "rseq_add"
+                        else ""))
+                if any(c != "-" for c in cells):
+                    out.append("| %s | %s |" % (METHOD5[method], " | ".join(cells)))
+    if len(out) == 1:
+        out += ["", "No measurement."]
+    skipped = sorted({"%s %s: %s" % (SHORT.get(s.get("run"), s.get("run")), s["metric"],
+                                     s["reason"]) for s in f["skipped"]})
+    if skipped:
+        out += ["", "Skipped: " + "; ".join(skipped) + "."]
+    return out
 
 
 def update_readme(path, md):

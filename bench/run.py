@@ -7,12 +7,15 @@ of the same invocation:
   guest  patched kernel, nofsgsbase  figures 1 2 3
   guest  base kernel,    fsgsbase    figures 1 2 3
   host   this machine's kernel       figures 1 (when AT_HWCAP2 has
-                                     FSGSBASE, else skipped with the reason) 4
+                                     FSGSBASE, else skipped with the reason) 4 5
   guest  patched, fsgsbase, KVM      figures 1 2 3 4, only with BENCH_KVM=1,
                                      under a short timeout (nested KVM hangs
                                      on some hosts: a timeout is a skip)
+Figure 5 (per-CPU GS base against rseq, issue 6) is bench/percpu_bench, run
+by the same boots (suite 'bench') and on the host with --standin (a
+per-thread GS base: the host kernel has no per-CPU one).
 Boots go through the lab (lab/run.py: same QEMU arguments, timeouts and oops
-detection as 'make check'); the guest program reads lab.bench=<figures>.
+detection as 'make check'); the guest programs read lab.bench=<figures>.
 
 Writes build/results/bench/<run>.log, build/results/bench.json,
 build/results/bench.png (gnuplot), build/results/bench.md, and the README's
@@ -39,6 +42,7 @@ TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(TOP, "build")
 OUT = os.path.join(BUILD, "results")
 PROG = os.environ.get("BENCH_PROG", os.path.join(BUILD, "tests", "fsgs_bench"))
+PERCPU_PROG = os.path.join(os.path.dirname(PROG), "percpu_bench")
 sys.dont_write_bytecode = True  # no __pycache__ in lab/ or bench/
 sys.path.insert(0, os.path.join(TOP, "lab"))
 import run as lab  # noqa: E402  (lab/run.py: qemu_args, boot, OOPS, PRINTK)
@@ -94,6 +98,19 @@ FIGURES = {
                          "so it is a bound, not an implementation). Under TCG, atomics "
                          "and rseq are emulated and their ratios differ from hardware.",
     },
+    "5": {
+        "title": "Per-CPU increment: %gs against rseq",
+        "unit": "ns/increment",
+        "shows": "CPU time per increment of a per-CPU counter with the per-CPU GS base "
+                 "(incq %gs:(reg) over 8 counters, incq %gs:0 on one), against rseq (an "
+                 "rseq_addv-style critical section), sched_getcpu() + lock add, one shared "
+                 "lock add, and a plain incq (reg) on a per-thread slot as control; 1, n, "
+                 "2n and 4n threads for n CPUs; ratios to rseq in the same run. Every run "
+                 "checks the sums.",
+        "does_not_show": "On the host, a per-CPU GS base: the host kernel has none, so the "
+                         "gs row there is a per-thread GS base (a stand-in: same instruction, "
+                         "not per-CPU). Under TCG, every row is an emulator timing.",
+    },
 }
 FIG_ORDER = {
     "1": ["rdfsbase", "arch_prctl_get_fs", "wrfsbase", "arch_prctl_set_fs",
@@ -102,6 +119,8 @@ FIG_ORDER = {
     "3": ["getregs", "setregs", "peekuser_fs_base", "pokeuser_fs_base",
           "peekuser_gs_base", "pokeuser_gs_base"],
     "4": ["shared_atomic", "sched_getcpu_atomic", "rseq_addv", "gs_slot"],
+    "5": ["gs_percpu", "gs_thread_standin", "rseq_add", "getcpu_atomic", "shared_atomic",
+          "plain_thread"],
 }
 BENCH_RE = re.compile(r"^# @(bench|skip|info) (.*)$")
 KV_RE = re.compile(r"(\w+)=(.*?)(?= \w+=|$)")
@@ -167,8 +186,8 @@ def guest_run(kernel, config, figs, accel, timeout):
     bz = ENV("BZIMAGE_" + kernel.upper())
     orig = lab.qemu_args
 
-    def qemu_args(k, c, mode, port=None):
-        args = orig(k, c, mode, port)
+    def qemu_args(*a, **kw):  # lab.qemu_args's own, whatever they are
+        args = orig(*a, **kw)
         i = args.index("-append") + 1
         args[i] += " lab.bench=" + figures_arg(figs)
         if bz:
@@ -216,25 +235,32 @@ def guest_run(kernel, config, figs, accel, timeout):
             "qemu": "-accel %s -cpu %s -smp %s" % (
                 accel, lab.CONFIGS[config][0] if accel == "tcg" else "host",
                 ENV("SMP", "2")),
-            "status": status, "reason": reason}, block
+            "status": status, "reason": reason,
+            "image": os.path.relpath(bz, TOP) if bz else ""}, block
 
 
 def host_run(figs):
     rid = "host"
     cpu, hyper = host_cpu()
-    args = [PROG, "--full", "-f", figures_arg(figs)] + ENV("BENCH_ARGS", "").split()
+    cmds = [[PROG, "--full", "-f", figures_arg(f for f in figs if f != "5")]
+            + ENV("BENCH_ARGS", "").split()]
+    if "5" in figs:
+        cmds.append([PERCPU_PROG, "--full", "--standin"])
     say("host (%s, kernel %s): figures %s ..." % (cpu, platform.release(), " ".join(figs)))
     t0 = time.time()
-    p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=900)
-    block = p.stdout.decode("utf-8", "replace").splitlines()
+    block, rc = [], 0
+    for args in cmds:
+        p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=900)
+        block += p.stdout.decode("utf-8", "replace").splitlines()
+        rc = rc or p.returncode
     os.makedirs(os.path.join(OUT, "bench"), exist_ok=True)
     with open(os.path.join(OUT, "bench", rid + ".log"), "w") as f:
         f.write("\n".join(block) + "\n")
     say("host done in %ds" % (time.time() - t0))
     acc = "native (host kernel%s)" % (", itself a virtual machine" if hyper else "")
     return {"id": rid, "where": "host", "kernel": "host",
-            "config": "host", "accelerator": acc, "status": "ok" if p.returncode == 0 else "failed",
-            "reason": "" if p.returncode == 0 else "fsgs_bench exit %d" % p.returncode}, block
+            "config": "host", "accelerator": acc, "status": "ok" if rc == 0 else "failed",
+            "reason": "" if rc == 0 else "benchmark exit %d" % rc}, block
 
 
 def ratio(a, b):
@@ -242,13 +268,14 @@ def ratio(a, b):
 
 
 def main():
-    if not os.access(PROG, os.X_OK):
-        sys.exit("bench: error: %s missing (run 'make tests')" % os.path.relpath(PROG, TOP))
+    for prog in (PROG, PERCPU_PROG):
+        if not os.access(prog, os.X_OK):
+            sys.exit("bench: error: %s missing (run 'make tests')" % os.path.relpath(prog, TOP))
     os.makedirs(os.path.join(OUT, "bench"), exist_ok=True)
     t_start = time.time()
     runs, problems = [], []
 
-    plan = [("patched", "fsgsbase", "1234", "tcg"),
+    plan = [("patched", "fsgsbase", "12345", "tcg"),
             ("patched", "nofsgsbase", "123", "tcg"),
             ("base", "fsgsbase", "123", "tcg")]
     outputs = []
@@ -270,7 +297,7 @@ def main():
 
     host_skips = []
     if ENV("BENCH_HOST", "1") != "0":
-        figs = ["4"]
+        figs = ["4", "5"]
         hw2 = host_hwcap2()
         if hw2 & HWCAP2_FSGSBASE:
             figs.insert(0, "1")
@@ -345,6 +372,12 @@ def main():
             if r:
                 figures["4"]["ratios"].append({"run": run, "name": "shared_atomic / " + v,
                                                "value": r, "meaning": "times faster than one shared atomic"})
+        for m in figures["5"]["measurements"]:
+            rseq = "rseq_add-%s-t%s" % (m["pattern"], m["threads"])
+            r = ratio(m["median"], med("5", run, rseq)) if m["run"] == run else None
+            if r and m["method"] != "rseq_add":
+                figures["5"]["ratios"].append({"run": run, "name": "%s / %s" % (m["metric"], rseq),
+                                               "value": r, "meaning": "< 1: faster than rseq"})
     pf, pn, bf = ("guest-patched-fsgsbase-tcg", "guest-patched-nofsgsbase-tcg",
                   "guest-base-fsgsbase-tcg")
     for fig in ("2", "3"):
