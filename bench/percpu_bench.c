@@ -574,7 +574,7 @@ static int cmdline_mode(void)
 int main(int argc, char **argv)
 {
 	int ncpu = get_nprocs(), nthr[4] = { 1, ncpu, 2 * ncpu, 4 * ncpu };
-	int i, m, p, t, test = 0, any_failed = 0, selected = 1;
+	int i, m, p, t, test = 0, any_failed = 0, selected = 1, gs_broken;
 	double med[NMETHOD][2][4];
 	char cpu[128], rel[128];
 
@@ -633,15 +633,13 @@ int main(int argc, char **argv)
 	failed = 0;
 	gs_mode = GS_FEATURE;
 	if (gs_probe()) {
-		gs_mode = GS_NONE;
-		if (failed)
-			snprintf(skip_reason[GS], sizeof(skip_reason[GS]), "-");
-		else if (opt_standin) {
+		gs_mode = GS_NONE;	/* an error other than EINVAL: gs fails */
+		if (!failed && opt_standin) {
 			gs_mode = GS_STANDIN;
 			method_name[GS] = "gs_thread_standin";
 			printf("# gs: no per-CPU GS base here (EINVAL); per-thread GS base, host stand-in (not per-CPU), set with %s: only the instruction cost is comparable\n",
 			       have_fsgsbase ? "WRGSBASE" : "ARCH_SET_GS");
-		} else {
+		} else if (!failed) {
 			snprintf(skip_reason[GS], sizeof(skip_reason[GS]),
 				 "no per-CPU GS base in this kernel: arch_prctl ARCH_SET_GS_PERCPU returned EINVAL");
 		}
@@ -653,18 +651,18 @@ int main(int argc, char **argv)
 			printf("# gs: without rseq, the check that %%gs addresses the current CPU's slot is not done\n");
 	}
 
+	gs_broken = failed;	/* the probe's ABI checks */
 	for (m = 0; m < NMETHOD; m++) {
-		if (m != GS)
-			failed = 0;
-		if (skip_reason[m][0] && !failed) {
+		failed = m == GS ? gs_broken : 0;
+		if (skip_reason[m][0]) {
 			printf("# @skip fig=5 metric=%s reason=%s\n", method_name[m], skip_reason[m]);
 			printf("ok %d %s # SKIP %s\n", ++test, method_name[m], skip_reason[m]);
 			continue;
 		}
-		for (p = SPREAD; p <= ONE && !failed; p++) {
+		for (p = SPREAD; p <= ONE; p++) {
 			for (t = 0; t < 4; t++) {
 				med[m][p][t] = -1;
-				if (t > 0 && nthr[t] == nthr[t - 1])
+				if (failed || (t > 0 && nthr[t] == nthr[t - 1]))
 					continue;	/* one CPU: 1 == n */
 				med[m][p][t] = measure(m, p, nthr[t]);
 				if (med[m][p][t] < 0)

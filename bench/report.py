@@ -15,9 +15,10 @@ END = "<!-- bench-results:end -->"
 PF, PN, BF = ("guest-patched-fsgsbase-tcg", "guest-patched-nofsgsbase-tcg",
               "guest-base-fsgsbase-tcg")
 KVMRUN, HOST = "guest-patched-fsgsbase-kvm", "host"
+PERCPU = "guest-percpu-fsgsbase-tcg"  # BZIMAGE_PERCPU: figure 5 only
 SHORT = {PF: "patched, fsgsbase (TCG)", PN: "patched, nofsgsbase (TCG)",
          BF: "base 6.12, fsgsbase (TCG)", KVMRUN: "patched, fsgsbase (KVM)",
-         HOST: "host"}
+         HOST: "host", PERCPU: "per-CPU GS kernel, fsgsbase (TCG)"}
 LABEL = {
     "rdfsbase": "RDFSBASE", "wrfsbase": "WRFSBASE", "rdgsbase": "RDGSBASE",
     "wrgsbase": "WRGSBASE", "arch_prctl_get_fs": "ARCH_GET_FS",
@@ -194,7 +195,7 @@ def chart(res, png):
                   "4. Per-CPU counter, one increment while all threads run (log scale; sums verified)",
                   "ns per increment (log)", True, os.path.join(tmp, "f4.dat"))
     # 5: per-CPU increment against rseq, every run that has it.
-    runs5 = runs_with(res, "5", [PF, KVMRUN, HOST])
+    runs5 = runs_with(res, "5", [PF, PERCPU, KVMRUN, HOST])
     m5 = res["figures"]["5"]["measurements"]
     threads = sorted({int(m["threads"]) for m in m5})
     methods = [x for x in METHOD5 if any(m["method"] == x for m in m5)]

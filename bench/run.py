@@ -13,7 +13,9 @@ of the same invocation:
                                      on some hosts: a timeout is a skip)
 Figure 5 (per-CPU GS base against rseq, issue 6) is bench/percpu_bench, run
 by the same boots (suite 'bench') and on the host with --standin (a
-per-thread GS base: the host kernel has no per-CPU one).
+per-thread GS base: the host kernel has no per-CPU one). BZIMAGE_PERCPU=
+<bzImage> adds a TCG boot of that kernel (fsgsbase) for figure 5 alone: a
+kernel with the per-CPU GS base built outside the series.
 Boots go through the lab (lab/run.py: same QEMU arguments, timeouts and oops
 detection as 'make check'); the guest programs read lab.bench=<figures>.
 
@@ -24,7 +26,7 @@ a benchmark is broken (a wrong value, a lost update), never on a timing.
 
 Knobs (environment): BENCH_KVM=1, BENCH_KVM_TIMEOUT (s, 120),
 BENCH_TIMEOUT (s per TCG boot, 600), BENCH_HOST=0 (no host runs),
-BENCH_ARGS (extra fsgs_bench options on the host, e.g. '-r 5'),
+BENCH_ARGS (extra fsgs_bench options on the host, e.g. '-r 5'), BZIMAGE_PERCPU,
 BZIMAGE_PATCHED / BZIMAGE_BASE / BENCH_INITRD / BENCH_PROG (other kernel
 images, initramfs or host binary: for developing the benchmark itself).
 """
@@ -291,6 +293,12 @@ def main():
             outputs.append([])
             continue
         rec, block = guest_run(kernel, config, list(figs), accel,
+                               int(ENV("BENCH_TIMEOUT", "600")))
+        runs.append(rec)
+        outputs.append(block)
+
+    if ENV("BZIMAGE_PERCPU"):
+        rec, block = guest_run("percpu", "fsgsbase", ["5"], "tcg",
                                int(ENV("BENCH_TIMEOUT", "600")))
         runs.append(rec)
         outputs.append(block)
