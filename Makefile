@@ -39,6 +39,12 @@ bench: deps
 	@$(MAKE) --no-print-directory KERNEL=base source kernel
 	@KERNEL=patched bench/run.py
 
+# The fuzzer's long run (README "Fuzzer"): suite fuzz-long, 10^6 operations
+# in each of CONFIGS (one boot each); the suite skips in any other boot.
+.PHONY: fuzz-long
+fuzz-long: deps source kernel tests initramfs
+	@ONLY=fuzz-long SUITE_TIMEOUT=7200 TIMEOUT=7500 $(LAB)/run.py check
+
 shell: deps source kernel tests
 	@ALL=1 $(LAB)/initramfs.sh
 	@$(LAB)/run.py shell
