@@ -9,6 +9,9 @@
  * (a NULL write: SIGSEGV, or tgkill: SIGABRT). fsgs_corenotes then checks
  * the core's NT_PRSTATUS notes against EXPECTFILE.
  *
+ * With ARCH_SET_GS_PERCPU (the series' per-CPU GS) one more worker holds
+ * the per-CPU selector: its note must show the slot of its CPU.
+ *
  * The crashing thread holds a real selector whose base it moved with
  * WRFSBASE/WRGSBASE when the CPU has them (a null selector with bases
  * above 4 GiB otherwise): its note may show the moved base or the
@@ -19,13 +22,21 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
 #include "fsgs_client.h"
 
-enum { NULL_HIGH, NULL_LOW, GDT_TLS, LDT, NULL_KGS, NCLASS };
+#ifndef ARCH_SET_GS_PERCPU
+#define ARCH_SET_GS_PERCPU	0x1005
+#define ARCH_GET_GS_PERCPU	0x1006
+#define ARCH_GS_PERCPU_SELECTOR	0x3b
+#endif
+#define PERCPU_STRIDE	64ul
+
+enum { NULL_HIGH, NULL_LOW, GDT_TLS, LDT, PERCPU_GS, NULL_KGS, NCLASS };
 static const char *const class_name[] = {
-	"null-high", "null-low", "gdt-tls", "ldt", "null-kernel-gs",
+	"null-high", "null-low", "gdt-tls", "ldt", "percpu-gs", "null-kernel-gs",
 };
 
 struct rec {
@@ -36,6 +47,7 @@ struct rec {
 
 static struct rec rec[NCLASS];
 static int nworkers, fsgs, ncpu;
+static unsigned long percpu_area;	/* below 4 GiB; 0: no per-CPU GS */
 static volatile int ready;
 
 static void pin(int cpu)
@@ -75,6 +87,14 @@ static int set_state(int c, struct rec *r)
 		set_fs(w->fs);
 		set_gs(w->gs);
 		return 0;
+	case PERCPU_GS: {
+		unsigned long cfg[2] = { percpu_area, PERCPU_STRIDE };
+
+		*w = (struct fsgs){ 0, HIGH(8), ARCH_GS_PERCPU_SELECTOR,
+				    percpu_area + r->cpu * PERCPU_STRIDE };
+		return set_fs_null_base(w->fs_base) ||
+		       raw_syscall(SYS_arch_prctl, ARCH_SET_GS_PERCPU, cfg, 0);
+	}
 	case NULL_KGS:
 		*w = (struct fsgs){ 0, HIGH(3), 0, 0xffffc90012345000ul };
 		if (set_fs_null_base(w->fs_base) || set_gs_null_base(0))
@@ -118,14 +138,27 @@ int main(int argc, char **argv)
 	setrlimit(RLIMIT_CORE, &unlimited);
 	fsgs = have_fsgsbase();
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	nworkers = fsgs ? NCLASS : NULL_KGS;
+	{
+		unsigned long cfg[2];
+		void *a = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+
+		if (a != MAP_FAILED && ncpu * PERCPU_STRIDE <= 4096 &&
+		    !raw_syscall(SYS_arch_prctl, ARCH_GET_GS_PERCPU, cfg, 0))
+			percpu_area = (unsigned long)a;
+	}
 	/* Small stacks keep the core small: it travels over a serial line. */
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, 64 << 10);
-	for (i = 0; i < nworkers; i++) {
-		rec[i].class = i;
-		rec[i].cpu = (i + 1) % ncpu;
-		if (pthread_create(&th, &attr, worker, &rec[i]))
+	for (i = 0; i < NCLASS; i++) {
+		struct rec *r = &rec[nworkers];
+
+		if ((i == NULL_KGS && !fsgs) || (i == PERCPU_GS && !percpu_area))
+			continue;
+		r->class = i;
+		r->cpu = (i + 1) % ncpu;
+		nworkers++;
+		if (pthread_create(&th, &attr, worker, r))
 			return 3;
 	}
 	while (ready < nworkers)
