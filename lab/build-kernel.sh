@@ -1,6 +1,7 @@
 #!/bin/bash
-# Configure (tinyconfig + configs/*.config) and build bzImage for $KERNEL
-# out of tree in build/obj/$KERNEL; install the UAPI headers for the tests.
+# Configure (tinyconfig + configs/*.config, + configs/debug/*.config when
+# DEBUG=1) and build bzImage for $KERNEL out of tree in build/obj/$KERNEL
+# (DEBUG=1: build/obj/$KERNEL-debug); install the UAPI headers for the tests.
 set -eu
 . "$(dirname "$0")/common.sh"
 
@@ -13,6 +14,7 @@ kmake() { make -C "$SRC" O="$OBJ" -j"$JOBS" CC="$CC" HOSTCC="$CC" "$@"; }
 
 # Configure when the fragments change (or there is no .config yet).
 frags=$(ls "$TOP"/configs/*.config)
+if [ "$DEBUG" = 1 ]; then frags="$frags $(ls "$TOP"/configs/debug/*.config)"; fi
 # shellcheck disable=SC2086
 cfghash=$(cat $frags | sha1sum | cut -c1-12)
 if [ ! -f "$OBJ/.config" ] || [ "$(cat "$OBJ/.lab-config-hash" 2>/dev/null)" != "$cfghash" ]; then
@@ -22,7 +24,7 @@ if [ ! -f "$OBJ/.config" ] || [ "$(cat "$OBJ/.lab-config-hash" 2>/dev/null)" != 
 			(cd "$OBJ" && "$SRC/scripts/kconfig/merge_config.sh" -m .config $frags) &&
 			kmake olddefconfig
 	}
-	step "configuring $KERNEL kernel (tinyconfig + ${frags//$TOP\//})" cfg
+	step "configuring ${OBJ##*/} kernel (tinyconfig + ${frags//$TOP\//})" cfg
 	echo "$cfghash" >"$OBJ/.lab-config-hash"
 fi
 
@@ -42,6 +44,6 @@ if [ "${HEADERS_ONLY:-0}" = 1 ]; then
 	step "installing $KERNEL UAPI headers" kmake headers
 	exit 0
 fi
-step "building $KERNEL kernel ($(kmake -s kernelrelease 2>/dev/null), -j$JOBS)" kmake bzImage ||
-	die "kernel build failed ($KERNEL); last lines above"
+step "building ${OBJ##*/} kernel ($(kmake -s kernelrelease 2>/dev/null), -j$JOBS)" kmake bzImage ||
+	die "kernel build failed (${OBJ##*/}); last lines above"
 step "installing $KERNEL UAPI headers" kmake headers

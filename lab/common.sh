@@ -13,6 +13,9 @@ base) SRC=$BUILD/src-base ;;
 *) echo "lab: KERNEL must be 'patched' or 'base', not '$KERNEL'" >&2; exit 2 ;;
 esac
 OBJ=$BUILD/obj/$KERNEL
+# DEBUG=1: the debug kernel (configs/debug/ on top), objects apart.
+DEBUG=${DEBUG:-0}
+if [ "$DEBUG" = 1 ]; then OBJ=$OBJ-debug; fi
 export CCACHE_BASEDIR=$TOP CCACHE_NOHASHDIR=1
 
 die() { echo "lab: error: $*" >&2; exit 1; }
