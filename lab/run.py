@@ -4,11 +4,16 @@
   run.py demo            boot once (first config), run the demo, show it
   run.py check           boot every config, run the suites, write results
   run.py shell           interactive busybox shell (serial on this terminal)
+  run.py stress          boot the first config, run tests/fsgs_stress.c for
+                         STRESS_SECONDS (results in <kernel>/stress-<config>/,
+                         not in summary.json)
 
-Knobs come from the environment (the Makefile exports them): KERNEL, CONFIGS,
-TIMEOUT, SUITE_TIMEOUT, ACCEL, SMP, MEM, ONLY, V. Results: build/results/
-<kernel>/<config>/{serial.log,<suite>.ktap,boot.ktap}, build/results/
-summary.json. The last line of 'check' is 'N passed, N failed, N skipped'.
+Knobs come from the environment (the Makefile exports them): KERNEL, DEBUG,
+CONFIGS, TIMEOUT, SUITE_TIMEOUT, ACCEL, SMP, MEM, ONLY, V, STRESS_SECONDS.
+DEBUG=1 boots build/obj/<kernel>-debug and files its results as kernel
+'<kernel>-debug'. Results: build/results/<kernel>/<config>/{serial.log,
+<suite>.ktap,boot.ktap}, build/results/summary.json. The last line of
+'check' is 'N passed, N failed, N skipped'.
 """
 import json
 import os
@@ -30,9 +35,19 @@ CONFIGS = {
     "nofsgsbase": ("max", "nofsgsbase"),
     "nocpu": ("max,-fsgsbase", ""),
 }
-# Kernel messages that mean the kernel is hurt.
+# Kernel messages that mean the kernel is hurt. Besides oopses and WARN:
+# what the debug kernel (DEBUG=1, configs/debug/) reports: KASAN ("BUG:
+# KASAN: ..."), lockdep ("WARNING: possible circular locking dependency",
+# "inconsistent lock state", "suspicious RCU usage", "INFO: lockdep is
+# turned off"), might_sleep ("BUG: sleeping function called from invalid
+# context"), DEBUG_PREEMPT ("BUG: using smp_processor_id() in preemptible"),
+# UBSAN, hung tasks ("INFO: task ... blocked for more than"), soft lockups
+# ("BUG: soft lockup") and RCU stalls ("INFO: ... detected stalls").
 OOPS = re.compile(r"Kernel panic|BUG: |Oops|general protection fault|"
-                  r"WARNING: |Call Trace:|kernel BUG|unable to handle")
+                  r"WARNING: |Call Trace:|kernel BUG|unable to handle|"
+                  r"KASAN: |UBSAN: |INFO: |blocked for more than|detected stall|"
+                  r"possible circular locking|inconsistent lock state|"
+                  r"suspicious RCU usage|locking correctness validator")
 PRINTK = re.compile(r"^\[\s*\d+\.\d+\] ")
 ANSI = re.compile(r"\x1b\[[0-9;?]*[a-zA-Z]|\x1bc|\r")
 RESULT = re.compile(r"^(not ok|ok) (\d+) ?-? ?([^#]*?)\s*(?:#\s*(.*))?$")
@@ -59,6 +74,8 @@ def qemu_args(kernel, config, mode, extra_serial_port=None, qmp=None):
                "lab.stimeout=" + ENV("SUITE_TIMEOUT", "600")]
     if ENV("ONLY"):
         cmdline.append("lab.only=" + ENV("ONLY"))
+    if mode == "stress":
+        cmdline.append("lab.stress=" + ENV("STRESS_SECONDS", "600"))
     if cmdline_extra:
         cmdline.append(cmdline_extra)
     args = ["qemu-system-x86_64", "-accel", accel, "-cpu", cpu,
@@ -354,7 +371,10 @@ def compare_with_patched(base_results, patched_results):
 
 def main():
     mode = sys.argv[1] if len(sys.argv) > 1 else "check"
-    kernel = ENV("KERNEL", "patched")
+    # DEBUG=1: the debug kernel, build/obj/<kernel>-debug; its results are
+    # kernel '<kernel>-debug' (build/results/<kernel>-debug/, summary.json).
+    debug = "-debug" if ENV("DEBUG") == "1" else ""
+    kernel = ENV("KERNEL", "patched") + debug
     configs = ENV("CONFIGS", "fsgsbase nofsgsbase nocpu").replace(",", " ").split()
     for c in configs:
         if c not in CONFIGS:
@@ -371,19 +391,27 @@ def main():
         os.execvp(args[0], args)
 
     suites = read_suites()
+    if mode == "stress":
+        # fsgs_stress takes at most STRESS_SECONDS + 190 s (see its header).
+        need = int(ENV("STRESS_SECONDS", "600")) + 210
+        if float(ENV("TIMEOUT", "900")) < need + 30:
+            sys.exit("lab: error: TIMEOUT must be at least STRESS_SECONDS + 240 (%d)" % (need + 30))
+        os.environ["SUITE_TIMEOUT"] = str(need)  # the guest's limit for the one suite
+        suites = [("stress", "all", "fsgs_stress")]
     results = []
     for config in configs if mode == "check" else configs[:1]:
-        outdir = os.path.join(BUILD, "results", kernel, config)
+        outdir = os.path.join(BUILD, "results", kernel,
+                              "stress-" + config if mode == "stress" else config)
         shutil.rmtree(outdir, ignore_errors=True)
         os.makedirs(outdir)
-        want = wanted(suites, config) if mode == "check" else [("demo", "all", "demo")]
+        want = wanted(suites, config) if mode != "demo" else [("demo", "all", "demo")]
         t0 = time.time()
         say("booting %s kernel, config %s (%s, %d suite(s)) ..." % (
             kernel, config, ENV("ACCEL", "tcg"), len(want)))
         lines, timed_out, _ = boot(kernel, config, mode, outdir, want)
         say("booting %s kernel, config %s done in %ds" % (kernel, config, time.time() - t0))
         results += collect(kernel, config, want, lines, timed_out, outdir) \
-            if mode == "check" else []
+            if mode in ("check", "stress") else []
         if mode == "demo":
             done = any(t.startswith("@@LAB-END demo") for _, t in lines)
             oops = [t for _, t in lines if PRINTK.match(t) and OOPS.search(t)]
@@ -401,14 +429,16 @@ def main():
     keep = [r for r in old if r["kernel"] != kernel
             or (r["config"] not in configs) or ENV("ONLY")]
     os.makedirs(os.path.join(BUILD, "results"), exist_ok=True)
-    with open(os.path.join(BUILD, "results", "summary.json"), "w") as f:
-        json.dump({"base": ENV("BASE_VERSION", ""), "series": ENV("SERIES_VERSION", ""),
-                   "tests": keep + results}, f, indent=1)
+    if mode == "check":
+        with open(os.path.join(BUILD, "results", "summary.json"), "w") as f:
+            json.dump({"base": ENV("BASE_VERSION", ""), "series": ENV("SERIES_VERSION", ""),
+                       "tests": keep + results}, f, indent=1)
 
     failed = [r for r in results if r["outcome"] == "fail"]
     rc = 1 if failed else 0
-    if kernel == "base":
-        patched = [r for r in old if r["kernel"] == "patched" and r["config"] in configs]
+    compare = mode == "check" and kernel == "base" + debug
+    if compare:
+        patched = [r for r in old if r["kernel"] == "patched" + debug and r["config"] in configs]
         surprises = compare_with_patched(results, patched)
         rc = 1 if surprises else 0
     elif failed:
@@ -417,7 +447,7 @@ def main():
             print("#   %s %s %s %s" % (r["config"], r["suite"], r["name"], r["reason"]))
     npass = len([r for r in results if r["outcome"] == "pass"])
     nskip = len([r for r in results if r["outcome"] == "skip"])
-    if kernel == "base":
+    if compare:
         # The judgement on base is the comparison: a cell passes when its
         # outcome is the expected one (an expected difference included).
         print("# base kernel raw outcomes: %d passed, %d failed, %d skipped" %
