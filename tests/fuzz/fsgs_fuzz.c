@@ -146,12 +146,6 @@ struct shared {
 
 static struct shared *sh;
 static int have_fsgs;
-/*
- * --lenient-n13: without FSGSBASE, take the base of a selector 1-3 as
- * unspecified even where a tracer set it (R0 says it is kept).  Off by
- * default; for looking past the known divergence (README "Fuzzer").
- */
-static int lenient_n13;
 
 /* ---- Worker side: no C library ------------------------------------------ */
 
@@ -1209,9 +1203,6 @@ static void cs_write(struct model *m, int t, struct cset *st, int fld, unsigned 
 			x->unk = 1;
 		x->sel = v;
 	}
-	for (i = 0; i < st->n && lenient_n13 && !have_fsgs; i++)
-		if (st->c[i].s[s].sel >= 1 && st->c[i].s[s].sel <= 3)
-			st->c[i].s[s].unk = 1;
 	if (fld >= 2 && !have_fsgs)
 		note_tracer_base(m, t, s, v);
 }
@@ -1807,14 +1798,13 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: fsgs_fuzz [--seed N] [--ops N] [--seconds T] [--no-minimise]\n"
-		"                 [--keep-going] [--lenient-n13] [--run K --only I,J,...]\n"
+		"                 [--keep-going] [--run K --only I,J,...]\n"
 		"                 [--min-seconds T] [--only-suite S] [-v]\n"
 		"  --seed N       the sequence (default 1); run K uses seed N and K\n"
 		"  --ops N        operation budget (default 20000), %d per run\n"
 		"  --seconds T    time budget (0: none); stops at whichever comes first\n"
 		"  --keep-going   go on after a divergence (each run stops at its first)\n"
-		"  --lenient-n13  without FSGSBASE, a tracer-set base of selectors 1-3 is\n"
-		"                 taken as unspecified (a known divergence; README)\n"
+
 		"  --run K        replay run K only; --only keeps these operations of it\n"
 		"  --min-seconds  time limit of the minimisation (default 300)\n"
 		"  --only-suite S a SKIP unless the guest was booted with lab.only=S\n", RUN_OPS);
@@ -1843,10 +1833,6 @@ int main(int argc, char **argv)
 
 		if (!strcmp(a, "-v")) {
 			verbose = 1;
-			continue;
-		}
-		if (!strcmp(a, "--lenient-n13")) {
-			lenient_n13 = 1;
 			continue;
 		}
 		if (!strcmp(a, "--keep-going")) {
@@ -1923,9 +1909,7 @@ int main(int argc, char **argv)
 	printf("TAP version 13\n1..2\n");
 	printf("# fsgs_fuzz: seed %#lx, ops %ld, seconds %g, FSGSBASE %s, %d CPUs\n",
 	       seed, budget, seconds, have_fsgs ? "yes" : "no", sh->ncpus);
-	if (lenient_n13 && !have_fsgs)
-		printf("# --lenient-n13: NOT checked: R0 for a tracer-set base of selectors 1-3 "
-		       "(known divergence without FSGSBASE)\n");
+
 	bad1 = test_sigill();
 	printf("%s 1 hwcap2_%s\n", bad1 ? "not ok" : "ok",
 	       have_fsgs ? "instructions_work" : "instructions_sigill");
