@@ -55,6 +55,7 @@
 #include <sys/rseq.h>
 #include <sys/syscall.h>
 #include <sys/sysinfo.h>
+#include "bench_stats.h"
 
 /* The feature's user ABI (issue 6), until the installed headers have it. */
 #ifndef ARCH_SET_GS_PERCPU
@@ -463,21 +464,6 @@ static double run(int method, int pattern, int nthreads, long iters)
 		bad = 1;
 	}
 	return bad ? -1 : cpu;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double quantile(const double *v, int n, double q)
-{
-	double pos = q * (n - 1);
-	int i = (int)pos;
-
-	return i + 1 < n ? v[i] + (pos - i) * (v[i + 1] - v[i]) : v[n - 1];
 }
 
 /*

@@ -41,6 +41,7 @@
 #include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
+#include "fsgs_task_size.h"
 
 #include "kselftest_harness.h"
 
@@ -69,18 +70,6 @@
 
 enum seg { FS, GS };
 static const char *const seg_name[] = { "fs", "gs" };
-
-/* TASK_SIZE_MAX: 2^47 - 4096, or 2^56 - 4096 with 5-level paging. */
-static unsigned long task_size_max(void)
-{
-	void *p = mmap((void *)(1UL << 50), PAGE, PROT_READ,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-
-	if (p == MAP_FAILED)
-		return (1UL << 47) - PAGE;
-	munmap(p, PAGE);
-	return (1UL << 56) - PAGE;
-}
 
 static int have_fsgsbase(void)
 {

@@ -41,6 +41,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/ucontext.h>
+#include "fsgs_task_size.h"
 
 #define HWCAP2_FSGSBASE_	0x2
 #define THREADS_PER_CPU		2
@@ -329,18 +330,6 @@ static int channel_open(void)
 	}
 	close(fd);
 	return -1;
-}
-
-/* TASK_SIZE_MAX: 2^47 - 4096, or 2^56 - 4096 with 5-level paging. */
-static unsigned long task_size_max(void)
-{
-	void *p = mmap((void *)(1UL << 50), PAGE, PROT_READ,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-
-	if (p == MAP_FAILED)
-		return (1UL << 47) - PAGE;
-	munmap(p, PAGE);
-	return (1UL << 56) - PAGE;
 }
 
 int main(int argc, char **argv)
