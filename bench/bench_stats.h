@@ -1,7 +1,27 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Order statistics shared by the benchmark programs. */
+/* Shared by the benchmark programs: order statistics, failed checks. */
 #ifndef BENCH_STATS_H
 #define BENCH_STATS_H
+
+#include <stdarg.h>
+#include <stdio.h>
+
+/* Set by fail(); each program clears it per test and reports "not ok". */
+static int bench_failed;
+
+/* A failed check (never a timing): "# FAIL: ..." and bench_failed. */
+static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	printf("# FAIL: ");
+	vprintf(fmt, ap);
+	printf("\n");
+	va_end(ap);
+	bench_failed = 1;
+}
 
 /* qsort() comparison of doubles. */
 static int cmp_double(const void *a, const void *b)

@@ -24,7 +24,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <stdarg.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -65,23 +64,9 @@ static int opt_reps = 11;
 static double opt_target_ns = 100e6;	/* one repetition, full mode */
 static int opt_fig[5] = { 0, 1, 1, 1, 1 };
 static int have_fsgsbase;
-static int fig_failed;
 
 #define TINY_ITERS 200
 #define TINY_REPS 3
-
-static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	printf("# FAIL: ");
-	vprintf(fmt, ap);
-	printf("\n");
-	va_end(ap);
-	fig_failed = 1;
-}
 
 static void skip(int fig, const char *metric, const char *reason)
 {
@@ -867,15 +852,15 @@ int main(int argc, char **argv)
 	for (i = 0, fig = 1; fig <= 4; fig++) {
 		if (!opt_fig[fig])
 			continue;
-		fig_failed = 0;
+		bench_failed = 0;
 		switch (fig) {
 		case 1: fig1(); break;
 		case 2: fig2(); break;
 		case 3: fig3(); break;
 		case 4: fig4(); break;
 		}
-		printf("%s %d %s\n", fig_failed ? "not ok" : "ok", ++i, title[fig]);
-		failed |= fig_failed;
+		printf("%s %d %s\n", bench_failed ? "not ok" : "ok", ++i, title[fig]);
+		failed |= bench_failed;
 	}
 	return failed;
 }

@@ -41,7 +41,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -107,20 +106,6 @@ static char *area;		/* nslots slots, below 4 GiB */
 static int nslots, npossible;
 static long shared_ctr[NCOUNT * LINE / 8] __attribute__((aligned(LINE)));
 static pthread_barrier_t barrier;
-static int failed;		/* the current method */
-
-static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	printf("# FAIL: ");
-	vprintf(fmt, ap);
-	printf("\n");
-	va_end(ap);
-	failed = 1;
-}
 
 static long *counter(char *slot, int k)
 {
@@ -616,16 +601,16 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	failed = 0;
+	bench_failed = 0;
 	gs_mode = GS_FEATURE;
 	if (gs_probe()) {
 		gs_mode = GS_NONE;	/* an error other than EINVAL: gs fails */
-		if (!failed && opt_standin) {
+		if (!bench_failed && opt_standin) {
 			gs_mode = GS_STANDIN;
 			method_name[GS] = "gs_thread_standin";
 			printf("# gs: no per-CPU GS base here (EINVAL); per-thread GS base, host stand-in (not per-CPU), set with %s: only the instruction cost is comparable\n",
 			       have_fsgsbase ? "WRGSBASE" : "ARCH_SET_GS");
-		} else if (!failed) {
+		} else if (!bench_failed) {
 			snprintf(skip_reason[GS], sizeof(skip_reason[GS]),
 				 "no per-CPU GS base in this kernel: arch_prctl ARCH_SET_GS_PERCPU returned EINVAL");
 		}
@@ -637,9 +622,9 @@ int main(int argc, char **argv)
 			printf("# gs: without rseq, the check that %%gs addresses the current CPU's slot is not done\n");
 	}
 
-	gs_broken = failed;	/* the probe's ABI checks */
+	gs_broken = bench_failed;	/* the probe's ABI checks */
 	for (m = 0; m < NMETHOD; m++) {
-		failed = m == GS ? gs_broken : 0;
+		bench_failed = m == GS ? gs_broken : 0;
 		if (skip_reason[m][0]) {
 			printf("# @skip fig=5 metric=%s reason=%s\n", method_name[m], skip_reason[m]);
 			printf("ok %d %s # SKIP %s\n", ++test, method_name[m], skip_reason[m]);
@@ -648,7 +633,7 @@ int main(int argc, char **argv)
 		for (p = SPREAD; p <= ONE; p++) {
 			for (t = 0; t < 4; t++) {
 				med[m][p][t] = -1;
-				if (failed || (t > 0 && nthr[t] == nthr[t - 1]))
+				if (bench_failed || (t > 0 && nthr[t] == nthr[t - 1]))
 					continue;	/* one CPU: 1 == n */
 				med[m][p][t] = measure(m, p, nthr[t]);
 				if (med[m][p][t] < 0)
@@ -656,8 +641,8 @@ int main(int argc, char **argv)
 					     pattern_name[p], nthr[t]);
 			}
 		}
-		printf("%s %d %s\n", failed ? "not ok" : "ok", ++test, method_name[m]);
-		any_failed |= failed;
+		printf("%s %d %s\n", bench_failed ? "not ok" : "ok", ++test, method_name[m]);
+		any_failed |= bench_failed;
 	}
 
 	/* A readable summary: ratio to rseq, same pattern and thread count. */
